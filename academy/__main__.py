@@ -1,0 +1,5 @@
+import sys
+
+from academy.cli import main
+
+sys.exit(main())

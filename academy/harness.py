@@ -1,0 +1,102 @@
+"""Run notebooks headless with papermill: smoke or full parameters, in parallel, with a summary.
+
+``python -m academy notebooks [--mode smoke|full] [paths...]`` (what ``make notebooks`` calls).
+Each notebook gets ``SMOKE``, ``SEED`` and ``DEVICE`` injected into its ``parameters`` cell and
+runs with its own folder as the working directory. Executed copies land in
+``build/notebooks/<track>/``; ``build/notebooks/summary.json`` holds per notebook: seconds,
+status, the failing cell, and the metrics it recorded under ``build/metrics/<track>/``.
+Every notebook is self-contained, so any one can run alone and all can run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from academy.runtime import REPO_ROOT, build_dir
+
+NOTEBOOK_RE = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+@dataclass
+class NotebookResult:
+    notebook: str                 # e.g. "cnn/01_convolution.ipynb"
+    status: str                   # "ok" | "failed"
+    seconds: float
+    output: str                   # executed copy
+    metrics: dict = field(default_factory=dict)
+    error: str | None = None      # "cell 7 (execution_count 5): ValueError: ..."
+
+
+def discover(root: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Every staged notebook ``notebooks/<track>/NN_slug.ipynb``, in track then stage order."""
+    return sorted(p for p in root.glob("*/*.ipynb") if NOTEBOOK_RE.match(p.name))
+
+
+def parameters(mode: str, seed: int = 0, device: str | None = None) -> dict:
+    if mode not in ("smoke", "full"):
+        raise ValueError(f"mode must be 'smoke' or 'full', not {mode!r}")
+    return {"SMOKE": mode == "smoke", "SEED": seed, "DEVICE": device or os.environ.get("DEVICE", "auto")}
+
+
+def run_one(path: Path | str, mode: str = "smoke", seed: int = 0, device: str | None = None,
+            timeout: int | None = None, out_dir: Path | None = None) -> NotebookResult:
+    """Execute one notebook; never raises for a notebook error (the result says what failed)."""
+    import papermill as pm
+
+    path = Path(path).resolve()
+    track, stage = path.parent.name, path.stem
+    out_dir = Path(out_dir or build_dir() / "notebooks") / track
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / path.name
+    metrics_file = build_dir() / "metrics" / track / f"{stage}.json"
+    metrics_file.unlink(missing_ok=True)
+    os.environ.setdefault("ACADEMY_PROGRESS", "text")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    if mode == "smoke":   # smoke runs must never overwrite the real registry
+        os.environ.setdefault("ACADEMY_MODELS", str(build_dir() / "smoke-models"))
+    t0 = time.perf_counter()
+    error = None
+    try:
+        pm.execute_notebook(str(path), str(output), parameters=parameters(mode, seed, device),
+                            cwd=str(path.parent), kernel_name="python3", progress_bar=False,
+                            log_output=False, execution_timeout=timeout)
+    except pm.PapermillExecutionError as e:
+        error = f"cell {e.cell_index} (execution_count {e.exec_count}): {e.ename}: {e.evalue}"
+    except Exception as e:  # kernel died, notebook unreadable, ...: still a result, not a crash
+        error = f"{type(e).__name__}: {e}"
+    seconds = time.perf_counter() - t0
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    rel = path.relative_to(NOTEBOOKS_DIR) if path.is_relative_to(NOTEBOOKS_DIR) else path
+    return NotebookResult(str(rel), "failed" if error else "ok", round(seconds, 2), str(output), metrics, error)
+
+
+def run_all(paths: list[Path] | None = None, mode: str = "smoke", seed: int = 0, device: str | None = None,
+            jobs: int | None = None, log=print) -> list[NotebookResult]:
+    """Run notebooks in parallel (up to the core count), write summary.json, return the results."""
+    paths = paths or discover()
+    if not paths:
+        raise FileNotFoundError(f"no notebooks found under {NOTEBOOKS_DIR}")
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
+    log(f"running {len(paths)} notebook(s) in {mode} mode, {jobs} at a time")
+    results: list[NotebookResult] = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(run_one, p, mode, seed, device): p for p in paths}
+        for fut in as_completed(futures):
+            r = fut.result()
+            results.append(r)
+            mark = "ok " if r.status == "ok" else "FAIL"
+            log(f"  [{mark}] {r.notebook:40s} {r.seconds:7.1f} s" + (f"  {r.error}" if r.error else ""))
+    results.sort(key=lambda r: r.notebook)
+    summary = build_dir() / "notebooks" / "summary.json"
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    summary.write_text(json.dumps({"mode": mode, "seed": seed, "notebooks": [asdict(r) for r in results]},
+                                  indent=2, default=float) + "\n")
+    log(f"summary: {summary}")
+    return results
