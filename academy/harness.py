@@ -31,7 +31,7 @@ class NotebookResult:
     seconds: float
     output: str                   # executed copy
     metrics: dict = field(default_factory=dict)
-    error: str | None = None      # "cell 7 (execution_count 5): ValueError: ..."
+    error: str | None = None      # "cell 7 of 02_x.ipynb ('y = f(x)'): ValueError: ..." (1-based, source order)
 
 
 def discover(root: Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -68,13 +68,28 @@ def run_one(path: Path | str, mode: str = "smoke", seed: int = 0, device: str | 
                             cwd=str(path.parent), kernel_name="python3", progress_bar=False,
                             log_output=False, execution_timeout=timeout)
     except pm.PapermillExecutionError as e:
-        error = f"cell {e.cell_index} (execution_count {e.exec_count}): {e.ename}: {e.evalue}"
+        # papermill counts the cell it injected after `parameters`; name the cell as the source has it
+        number = e.cell_index + 1 - (1 if e.cell_index > _injected_index(output) else 0)
+        first_line = (e.source or "").strip().splitlines()[0][:80] if (e.source or "").strip() else ""
+        error = f"cell {number} of {path.name} ({first_line!r}): {e.ename}: {e.evalue}"
     except Exception as e:  # kernel died, notebook unreadable, ...: still a result, not a crash
         error = f"{type(e).__name__}: {e}"
     seconds = time.perf_counter() - t0
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     rel = path.relative_to(NOTEBOOKS_DIR) if path.is_relative_to(NOTEBOOKS_DIR) else path
     return NotebookResult(str(rel), "failed" if error else "ok", round(seconds, 2), str(output), metrics, error)
+
+
+def _injected_index(executed: Path) -> int:
+    """Index of papermill's injected-parameters cell in an executed copy (a large number if none)."""
+    try:
+        cells = json.loads(executed.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return 10**9
+    for i, cell in enumerate(cells):
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            return i
+    return 10**9
 
 
 def run_all(paths: list[Path] | None = None, mode: str = "smoke", seed: int = 0, device: str | None = None,

@@ -127,7 +127,11 @@ def image_to_ink(image: np.ndarray) -> np.ndarray:
     a = a[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
     side = max(a.shape)
     square = np.zeros((side, side))
-    top, left = (side - a.shape[0]) // 2, (side - a.shape[1]) // 2
+    # Centre on whole output cells so that an integer upscale of a dataset digit maps back exactly.
+    cell = side / SIDE
+    top = int(round((side - a.shape[0]) / 2 / cell) * cell)
+    left = int(round((side - a.shape[1]) / 2 / cell) * cell)
+    top, left = min(top, side - a.shape[0]), min(left, side - a.shape[1])
     square[top: top + a.shape[0], left: left + a.shape[1]] = a
     # Upsample first so the 8×8 area average sees many pixels even for small inputs.
     big = Image.fromarray((square * 255).astype(np.uint8)).resize((SIDE * 8, SIDE * 8), Image.BILINEAR)

@@ -1,0 +1,167 @@
+"""Training recipes: the ONE place a registry model's training is spelled out.
+
+``train_digits`` is what ``notebooks/cnn/03_train_cnn`` teaches and ``04_export_and_serve`` (and
+``make models``) runs: DigitsCNN + small random affine augmentation (torch ops only) + AdamW with a
+one-cycle learning rate, trained by ``academy.train.fit``; the hyper-parameters were chosen on the
+validation split (see docs/cnn.md), then the final model is trained on train+val for that many
+epochs and measured once on the test split, beside an RBF-SVC tuned by cross-validation on the
+same training data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import ConcatDataset, DataLoader
+
+from academy.data import digits as digits_data
+from academy.models import DigitsCNN, DigitsCNNConfig
+from academy.runtime import resolve_device, seed_everything
+from academy.train import History, StepFn, classification_step, evaluate, fit, predict
+
+BACKGROUND = -digits_data.MEAN / digits_data.STD   # a blank pixel after normalize()
+
+
+@dataclass(frozen=True)
+class DigitsRecipe:
+    """Every knob of the digits recipe (defaults = the full-mode recipe)."""
+
+    epochs: int = 40
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    batch_size: int = 64
+    rotate_deg: float = 10.0       # random rotation ±
+    scale: float = 0.10            # random zoom 1 ± scale
+    shear: float = 0.10            # random shear ±
+    shift_px: float = 1.0          # random translation ± pixels (of 8)
+    train_on_val: bool = True      # final fit on train+val (epochs were chosen on val beforehand)
+    max_seconds: float | None = 55.0
+    model: DigitsCNNConfig = DigitsCNNConfig()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+
+SMOKE_RECIPE = DigitsRecipe(epochs=2, train_on_val=False, max_seconds=10.0,
+                            model=DigitsCNNConfig(channels=(8, 16, 16), hidden=32))
+
+
+def random_affine(x: torch.Tensor, rotate_deg: float = 10.0, scale: float = 0.1, shear: float = 0.1,
+                  shift_px: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A small random affine warp per image, with torch ops only (differentiable, any device).
+
+    x: (B, C, H, W) normalised digits. Blank space that moves in is filled with the blank-pixel value.
+    """
+    b, _, h, w = x.shape
+    u = lambda: torch.rand(b, generator=generator) * 2 - 1   # noqa: E731  U(-1, 1), shape (B,)
+    angle = u() * math.radians(rotate_deg)
+    zoom = 1 + u() * scale
+    sh = u() * shear
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin + sh
+    theta[:, 1, 0], theta[:, 1, 1] = sin, cos
+    theta[:, 0, 2] = u() * shift_px * 2 / w          # affine_grid works in [-1, 1] units
+    theta[:, 1, 2] = u() * shift_px * 2 / h
+    theta = theta.to(x.device, x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)       # (B, H, W, 2)
+    warped = F.grid_sample(x - BACKGROUND, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return warped + BACKGROUND
+
+
+def svc_baseline(data: digits_data.Digits, smoke: bool = False) -> dict:
+    """RBF-SVC on the flat normalised pixels, C and gamma chosen by 3-fold CV on the training split."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    grid = {"C": [3.0], "gamma": [0.02]} if smoke else {"C": [1.0, 3.0, 10.0, 30.0],
+                                                         "gamma": ["scale", 0.005, 0.01, 0.02, 0.04]}
+    t0 = time.perf_counter()
+    search = GridSearchCV(SVC(kernel="rbf"), grid, cv=3, n_jobs=1)
+    search.fit(data.train.flat(), data.train.labels)
+    best = search.best_estimator_
+    test_pred = best.predict(data.test.flat())
+    return {
+        "svc_params": {k: v for k, v in search.best_params_.items()},
+        "svc_cv_accuracy": float(search.best_score_),
+        "svc_val_accuracy": float((best.predict(data.val.flat()) == data.val.labels).mean()),
+        "svc_test_accuracy": float((test_pred == data.test.labels).mean()),
+        "svc_test_errors": int((test_pred != data.test.labels).sum()),
+        "svc_seconds": time.perf_counter() - t0,
+    }
+
+
+def train_digits(smoke: bool, seed: int = 0, device: str = "auto", *, recipe: DigitsRecipe | None = None,
+                 step: StepFn = classification_step, baseline: bool = True
+                 ) -> tuple[DigitsCNN, History, dict, dict]:
+    """Train the registry's digits model. Returns (model in eval mode, history, metrics, dataset card).
+
+    ``smoke`` uses a tiny model for 2 epochs (every code path, seconds). ``step`` is the optimisation
+    step handed to ``fit`` (a learner may pass their own). ``metrics`` holds the test accuracy, the
+    SVC baseline measured in the same run (``baseline=True``) and the training seconds.
+    """
+    recipe = recipe or (SMOKE_RECIPE if smoke else DigitsRecipe())
+    dev = resolve_device(device)
+    data = digits_data.load(seed)
+    gen = seed_everything(seed)
+    train_set = data.train.dataset()
+    if recipe.train_on_val:
+        train_set = ConcatDataset([train_set, data.val.dataset()])
+    train_loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, generator=gen)
+    val_loader = DataLoader(data.val.dataset(), batch_size=512)
+    test_loader = DataLoader(data.test.dataset(), batch_size=512)
+    aug_gen = torch.Generator().manual_seed(seed + 1)
+    augment = None
+    if recipe.rotate_deg or recipe.scale or recipe.shear or recipe.shift_px:
+        def augment(x: torch.Tensor) -> torch.Tensor:
+            return random_affine(x, recipe.rotate_deg, recipe.scale, recipe.shear, recipe.shift_px, aug_gen)
+
+    model = DigitsCNN(recipe.model)
+    t0 = time.perf_counter()
+    history = fit(model, train_loader, val_loader, epochs=recipe.epochs, lr=recipe.lr,
+                  weight_decay=recipe.weight_decay, step=step, augment=augment, device=dev, seed=seed,
+                  max_seconds=recipe.max_seconds)
+    train_seconds = time.perf_counter() - t0
+    model.eval()
+    test = evaluate(model, test_loader, dev)
+    val = evaluate(model, val_loader, dev)
+    test_pred = predict(model, test_loader, dev).argmax(-1).numpy()
+    metrics = {
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "test_errors": int((test_pred != data.test.labels).sum()),
+        "val_accuracy": val["accuracy"],          # seen in training when train_on_val
+        "train_seconds": train_seconds,
+        "epochs": len(history.epochs),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(dev),
+        "torch_threads": torch.get_num_threads(),
+        "smoke": bool(smoke),
+    }
+    if baseline:
+        metrics.update(svc_baseline(data, smoke))
+        svc_err = 1 - metrics["svc_test_accuracy"]
+        metrics["error_ratio_vs_svc"] = (1 - test["accuracy"]) / svc_err if svc_err > 0 else float("inf")
+    card = data.card()
+    card["recipe"] = recipe.to_dict()
+    card["trained_on"] = "train+val" if recipe.train_on_val else "train"
+    return model.cpu().eval(), history, metrics, card
+
+
+def training_card(history: History, metrics: dict, recipe: DigitsRecipe | None = None) -> dict:
+    """The ``training`` entry of a registry card."""
+    return {"epochs": len(history.epochs), "seconds": metrics["train_seconds"], "device": metrics["device"],
+            "parameters": metrics["parameters"], "threads": metrics.get("torch_threads"),
+            "recipe": (recipe or DigitsRecipe()).to_dict(),
+            "final_train_loss": history.last.get("train_loss")}
+
+
+__all__ = ["DigitsRecipe", "SMOKE_RECIPE", "random_affine", "svc_baseline", "train_digits", "training_card",
+           "replace", "np"]
