@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.setup-done
 MODE   ?= smoke
+DEVICE ?= auto
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 APP_PORT ?= 8501
 GRADER_HOST ?= 127.0.0.1
 GRADER_PORT ?= 8100
 GRADER_DATA ?= ./var/grader
-export HOST PORT APP_PORT GRADER_HOST GRADER_PORT GRADER_DATA
+export HOST PORT APP_PORT GRADER_HOST GRADER_PORT GRADER_DATA DEVICE
 
 .PHONY: setup test test-unit notebooks models lab serve app grader demo bench lint system clean
 
@@ -32,6 +33,7 @@ system:
 	@bash scripts/system_deps.sh
 
 test: setup system
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -ra
 
 test-unit: setup
