@@ -40,7 +40,8 @@ def _notebooks(args) -> int:
     from academy import harness
 
     paths = [Path(p) for p in args.paths] or None
-    results = harness.run_all(paths, mode=args.mode, seed=args.seed, device=args.device, jobs=args.jobs)
+    results = harness.run_all(paths, mode=args.mode, seed=args.seed, device=args.device, jobs=args.jobs,
+                               stream=args.stream)
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
         print(f"FAILED {r.notebook}: {r.error}\n  executed copy: {r.output}", file=sys.stderr)
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="auto | cpu | cuda | mps (default: $DEVICE or auto)")
     p.add_argument("--jobs", type=int, default=None, help="parallel notebooks (default: core count)")
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                   help="echo cell outputs live (default: on when one notebook runs at a time)")
     p.set_defaults(fn=_notebooks)
     args = parser.parse_args(argv)
     return args.fn(args)

@@ -15,6 +15,7 @@ import os
 import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,9 +47,18 @@ def parameters(mode: str, seed: int = 0, device: str | None = None) -> dict:
 
 
 def run_one(path: Path | str, mode: str = "smoke", seed: int = 0, device: str | None = None,
-            timeout: int | None = None, out_dir: Path | None = None) -> NotebookResult:
-    """Execute one notebook; never raises for a notebook error (the result says what failed)."""
+            timeout: int | None = None, out_dir: Path | None = None, stream: bool = False) -> NotebookResult:
+    """Execute one notebook; never raises for a notebook error (the result says what failed).
+
+    ``stream`` echoes each cell's output (and the training loop's text progress bars) to stderr
+    as it happens, with papermill's cell progress bar: for watching one long run.
+    """
     import papermill as pm
+
+    if stream:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     path = Path(path).resolve()
     track, stage = path.parent.name, path.stem
@@ -57,16 +67,37 @@ def run_one(path: Path | str, mode: str = "smoke", seed: int = 0, device: str | 
     output = out_dir / path.name
     metrics_file = build_dir() / "metrics" / track / f"{stage}.json"
     metrics_file.unlink(missing_ok=True)
-    os.environ.setdefault("ACADEMY_PROGRESS", "text")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    env = {"ACADEMY_PROGRESS": "text", "MPLBACKEND": "Agg"}
     if mode == "smoke":   # smoke runs must never overwrite the real registry
-        os.environ.setdefault("ACADEMY_MODELS", str(build_dir() / "smoke-models"))
+        env["ACADEMY_MODELS"] = str(build_dir() / "smoke-models")
     t0 = time.perf_counter()
+    with _environ_defaults(env):
+        error = _execute(pm, path, output, parameters(mode, seed, device), timeout, stream)
+    seconds = time.perf_counter() - t0
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    rel = path.relative_to(NOTEBOOKS_DIR) if path.is_relative_to(NOTEBOOKS_DIR) else path
+    return NotebookResult(str(rel), "failed" if error else "ok", round(seconds, 2), str(output), metrics, error)
+
+
+@contextmanager
+def _environ_defaults(values: dict[str, str]):
+    """Set variables the kernel inherits (unless the caller set them) and restore them afterwards."""
+    added = [k for k in values if k not in os.environ]
+    os.environ.update({k: values[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def _execute(pm, path: Path, output: Path, params: dict, timeout: int | None, stream: bool) -> str | None:
+    """Run papermill; return None on success or a one-line description of the failure."""
     error = None
     try:
-        pm.execute_notebook(str(path), str(output), parameters=parameters(mode, seed, device),
-                            cwd=str(path.parent), kernel_name="python3", progress_bar=False,
-                            log_output=False, execution_timeout=timeout)
+        pm.execute_notebook(str(path), str(output), parameters=params,
+                            cwd=str(path.parent), kernel_name="python3", progress_bar=stream,
+                            log_output=stream, execution_timeout=timeout)
     except pm.PapermillExecutionError as e:
         # papermill counts the cell it injected after `parameters`; name the cell as the source has it
         number = e.cell_index + 1 - (1 if e.cell_index > _injected_index(output) else 0)
@@ -74,10 +105,7 @@ def run_one(path: Path | str, mode: str = "smoke", seed: int = 0, device: str | 
         error = f"cell {number} of {path.name} ({first_line!r}): {e.ename}: {e.evalue}"
     except Exception as e:  # kernel died, notebook unreadable, ...: still a result, not a crash
         error = f"{type(e).__name__}: {e}"
-    seconds = time.perf_counter() - t0
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    rel = path.relative_to(NOTEBOOKS_DIR) if path.is_relative_to(NOTEBOOKS_DIR) else path
-    return NotebookResult(str(rel), "failed" if error else "ok", round(seconds, 2), str(output), metrics, error)
+    return error
 
 
 def _injected_index(executed: Path) -> int:
@@ -93,16 +121,20 @@ def _injected_index(executed: Path) -> int:
 
 
 def run_all(paths: list[Path] | None = None, mode: str = "smoke", seed: int = 0, device: str | None = None,
-            jobs: int | None = None, log=print) -> list[NotebookResult]:
-    """Run notebooks in parallel (up to the core count), write summary.json, return the results."""
+            jobs: int | None = None, log=print, stream: bool | None = None) -> list[NotebookResult]:
+    """Run notebooks in parallel (up to the core count), write summary.json, return the results.
+
+    ``stream`` (default: on when only one notebook runs at a time) echoes cell outputs live.
+    """
     paths = paths or discover()
     if not paths:
         raise FileNotFoundError(f"no notebooks found under {NOTEBOOKS_DIR}")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
+    stream = jobs == 1 if stream is None else stream
     log(f"running {len(paths)} notebook(s) in {mode} mode, {jobs} at a time")
     results: list[NotebookResult] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(run_one, p, mode, seed, device): p for p in paths}
+        futures = {pool.submit(run_one, p, mode, seed, device, None, None, stream): p for p in paths}
         for fut in as_completed(futures):
             r = fut.result()
             results.append(r)

@@ -26,16 +26,22 @@ def build(tmp_path, monkeypatch):
     return tmp_path / "build"
 
 
-def test_smoke_parameters_reach_the_notebook_and_metrics_are_collected(tmp_path, build):
+def test_smoke_parameters_reach_the_notebook_and_metrics_are_collected(tmp_path, build, monkeypatch):
+    monkeypatch.delenv("ACADEMY_MODELS", raising=False)
     track = tmp_path / "demo"
     track.mkdir()
     nb = _notebook(track / "01_probe.ipynb", [
         "from academy.runtime import record_metrics\n"
-        "record_metrics('demo', '01_probe', {'smoke': SMOKE, 'seed': SEED, 'device': DEVICE})",
+        "import os\n"
+        "record_metrics('demo', '01_probe', {'smoke': SMOKE, 'seed': SEED, 'device': DEVICE,\n"
+        "                                    'models': os.environ['ACADEMY_MODELS']})",
     ])
     result = harness.run_one(nb, mode="smoke", seed=5, device="cpu")
     assert result.status == "ok", result.error
-    assert result.metrics == {"smoke": True, "seed": 5, "device": "cpu"}
+    smoke_registry = str(build / "smoke-models")   # smoke runs never write the real registry
+    assert result.metrics == {"smoke": True, "seed": 5, "device": "cpu", "models": smoke_registry}
+    import os
+    assert "ACADEMY_MODELS" not in os.environ     # and the caller's environment is left as it was
     executed = nbformat.read(result.output, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
 
