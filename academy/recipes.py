@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, DataLoader
 
+from academy import registry
 from academy.data import digits as digits_data
 from academy.models import DigitsCNN, DigitsCNNConfig
 from academy.runtime import resolve_device, seed_everything
@@ -163,5 +166,29 @@ def training_card(history: History, metrics: dict, recipe: DigitsRecipe | None =
             "final_train_loss": history.last.get("train_loss")}
 
 
-__all__ = ["DigitsRecipe", "SMOKE_RECIPE", "random_affine", "svc_baseline", "train_digits", "training_card",
-           "replace", "np"]
+REQUIRED_METRICS = ("test_accuracy", "svc_test_accuracy", "train_seconds")
+
+
+def export_digits(model: nn.Module, metrics: dict, dataset: dict, training: dict,
+                  root: str | Path | None = None) -> Path:
+    """Save ``model`` to the registry as ``digits`` (a new version; LATEST points at it). Returns its folder.
+
+    Refuses metrics without the test accuracy, the baseline measured in the same run and the training time.
+    """
+    missing = [k for k in REQUIRED_METRICS if k not in metrics]
+    if missing:
+        raise ValueError(f"metrics lack {missing}: a card must carry the test accuracy, the baseline and the time")
+    return registry.save(model, "digits", metrics=metrics, dataset=dataset, training=training, root=root)
+
+
+@torch.no_grad()
+def digit_response(model: nn.Module, image: np.ndarray) -> dict:
+    """What ``POST /v1/models/digits/predict`` answers for a 2-D drawing: ``{"label", "probabilities": [10]}``."""
+    model.eval()
+    x = digits_data.preprocess_image(image)                                # (1, 1, 8, 8)
+    probs = torch.softmax(model(x.to(next(model.parameters()).device)).float()[0], dim=-1).cpu()   # (10,)
+    return {"label": int(probs.argmax()), "probabilities": [float(p) for p in probs]}
+
+
+__all__ = ["REQUIRED_METRICS", "DigitsRecipe", "SMOKE_RECIPE", "digit_response", "export_digits", "random_affine",
+           "svc_baseline", "train_digits", "training_card"]

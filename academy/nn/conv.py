@@ -150,7 +150,7 @@ def conv2d_backward_im2col(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, 
     x_shape, cols, w, stride, padding = cache
     f, _, kh, kw = w.shape
     g = dout.reshape(dout.shape[0], f, -1)                                     # (N, F, P)
-    dw = np.einsum("nfp,nkp->fk", g, cols).reshape(w.shape)                   # (F, C, KH, KW)
+    dw = np.tensordot(g, cols, axes=([0, 2], [0, 2])).reshape(w.shape)         # (F, C, KH, KW)
     dcols = np.matmul(w.reshape(f, -1).T, g)                                  # (N, CKK, P)
     dx = col2im(dcols, x_shape, kh, kw, stride, padding)
     return dx, dw, dout.sum(axis=(0, 2, 3))
