@@ -64,7 +64,7 @@ def add(data: str, src_dir: str, aid: str | None = None, limits: dict | None = N
             "limits": limits or {}, "added_at": time.time()}
     with open(os.path.join(staging, "assignment.json"), "w") as f:
         json.dump(meta, f, indent=1)
-    for root, dirs, files in os.walk(staging):  # instructor-only: root-readable only
+    for root, _dirs, _files in os.walk(staging):  # instructor-only: root-readable only
         os.chmod(root, 0o700)
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     if os.path.exists(dest):
@@ -76,7 +76,7 @@ def add(data: str, src_dir: str, aid: str | None = None, limits: dict | None = N
         os.rename(staging, dest)
     # the public release must be readable by the sandbox's unprivileged uid
     os.chmod(dest, 0o711)
-    for root, dirs, files in os.walk(os.path.join(dest, "release")):
+    for root, _dirs, files in os.walk(os.path.join(dest, "release")):
         os.chmod(root, 0o755)
         for f in files:
             os.chmod(os.path.join(root, f), 0o644)

@@ -135,7 +135,8 @@ class Agent:
             raise SandboxDied(self.dead) from None
         except (EOFError, OSError, wire.ProtocolError) as e:
             code = self.proc.poll()
-            self.kill(self.dead or f"the learner's process ended ({e.__class__.__name__}{'' if code is None else f', exit {code}'})")
+            how = e.__class__.__name__ + ("" if code is None else f", exit {code}")
+            self.kill(self.dead or f"the learner's process ended ({how})")
             raise SandboxDied(self.dead) from None
         if ans.get("id") != self._seq:
             self.kill("protocol error (answer out of sequence)")

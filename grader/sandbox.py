@@ -118,7 +118,7 @@ def build_command(uid: int, limits: Limits, files_dir: str | None, extra_ro: lis
     env = {
         "PATH": "/usr/bin:/bin", "HOME": "/home/learner", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
         "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-        "PYTHONDONTWRITEBYTECODE": "1", "GRADER_SITE": ":".join(sites), 
+        "PYTHONDONTWRITEBYTECODE": "1", "GRADER_SITE": ":".join(sites),
         "GRADER_MAX_MSG": str(limits.max_message_mb << 20), "GRADER_FILES": "/opt/files" if files_dir else "",
     }
     return args, env
@@ -127,7 +127,7 @@ def build_command(uid: int, limits: Limits, files_dir: str | None, extra_ro: lis
 def build_unsandboxed(limits: Limits, files_dir: str | None) -> tuple[list[str], dict]:
     """Only when the instructor opted out of the sandbox (no bubblewrap): same agent, no isolation."""
     env = dict(os.environ)
-    env.update({"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", 
+    env.update({"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
                 "GRADER_SITE": "", "GRADER_MAX_MSG": str(limits.max_message_mb << 20),
                 "GRADER_FILES": files_dir or ""})
     return [sys.executable, "-I", "-B", os.path.join(HERE, "agent.py")], env

@@ -82,7 +82,8 @@ def encode(obj, ref=None, _depth=0):
 
         arr = np.ascontiguousarray(obj)
         return {"$nd": [arr.dtype.str, list(arr.shape), base64.b64encode(arr.tobytes()).decode()]}
-    if mod == "numpy" and hasattr(obj, "dtype") and getattr(obj, "shape", None) == () and obj.dtype.kind in _NUMERIC_KINDS:
+    if (mod == "numpy" and hasattr(obj, "dtype") and getattr(obj, "shape", None) == ()
+            and obj.dtype.kind in _NUMERIC_KINDS):
         import numpy as np
 
         return {"$ns": [obj.dtype.str, base64.b64encode(np.asarray(obj).tobytes()).decode()]}
