@@ -1,7 +1,5 @@
 """The grader's HTTP API (FastAPI; OpenAPI at /docs). Thin handlers over db / jobqueue / uploads."""
 
-from __future__ import annotations
-
 import datetime as dt
 import os
 import shutil
@@ -90,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     m_sub = Counter("grader_submissions_total", "accepted submissions", registry=reg)
     m_rej = Counter("grader_rejected_total", "rejected requests", ["code"], registry=reg)
     m_depth = Gauge("grader_queue_depth", "jobs queued or leased", registry=reg)
-    m_status = Gauge("grader_submissions", "submissions by status", ["status"], registry=reg)
+    m_status = Gauge("grader_submissions_by_status", "submissions by status", ["status"], registry=reg)
     app.state.settings, app.state.gb, app.state.queue = settings, gb, queue
 
     @app.exception_handler(ApiError)
