@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import io
+import logging
 import os
 import threading
 import time
@@ -29,10 +31,12 @@ import torch
 import torch.nn as nn
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from academy import registry
 from academy.data import digits as digits_data
 
+log = logging.getLogger("app.serving")
 MAX_SIDE = digits_data.MAX_SIDE
 MAX_PNG_BYTES = 4 * 1024 * 1024      # decoded PNG size we accept (a 512×512 RGBA PNG is at most ~1 MiB)
 
@@ -111,8 +115,13 @@ class TaskHandler:
     def parse(self, body: Any) -> Any:
         raise NotImplementedError
 
-    def predict(self, model: nn.Module, inputs: Any) -> dict:
+    def predict(self, model: nn.Module, inputs: Any, runtime: Any = None) -> dict:
+        """``runtime``: what ``compile`` returned (the fast path); ``model``: the registry's module."""
         raise NotImplementedError
+
+    def compile(self, model: nn.Module) -> Any:
+        """An inference-only callable equal to ``model`` (default: the model itself)."""
+        return model
 
 
 def validation_message(e: ValidationError, usage: str) -> str:
@@ -205,17 +214,38 @@ class DigitsHandler(TaskHandler):
         x = torch.from_numpy(digits_data.normalize(ink)).reshape(1, 1, digits_data.SIDE, digits_data.SIDE)
         return self.Inputs(x, ink, explain)
 
-    def predict(self, model: nn.Module, inputs: DigitsHandler.Inputs) -> dict:
+    def compile(self, model: nn.Module) -> Any:
+        """A copy with each BatchNorm folded into its convolution (eval mode: the same function, ~15%
+        fewer ops per call, which is what an 8×8 input costs). Checked against the eager model on a
+        probe batch, else the model itself is served. ``ACADEMY_FUSE=0`` turns it off.
+        (TorchScript tracing would save more, but ``torch.jit`` is deprecated in this torch.)"""
+        if os.environ.get("ACADEMY_FUSE", "1") == "0":
+            return model
+        try:
+            fused = copy.deepcopy(model).eval()
+            for block in fused.modules():
+                conv, norm = getattr(block, "conv", None), getattr(block, "norm", None)
+                if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                    block.conv, block.norm = fuse_conv_bn_eval(conv, norm), nn.Identity()
+            probe = torch.randn(4, 1, digits_data.SIDE, digits_data.SIDE, generator=torch.Generator().manual_seed(0))
+            with torch.inference_mode():
+                if not torch.allclose(fused(probe), model(probe), atol=1e-4, rtol=1e-4):
+                    raise RuntimeError("the fused model's outputs differ from the eager model's")
+            return fused
+        except Exception as e:   # anything unexpected: serve the registry's model, which is always right
+            log.warning("serving the unfused model (%s)", e)
+            return model
+
+    def predict(self, model: nn.Module, inputs: DigitsHandler.Inputs, runtime: Any = None) -> dict:
         with torch.inference_mode():
-            logits = model(inputs.x)
+            logits = (runtime or model)(inputs.x)
             maps = model.feature_maps(inputs.x)[0] if inputs.explain else None
-        probs = torch.softmax(logits[0].float(), dim=-1)
-        top = torch.topk(probs, k=min(3, probs.numel()))
+        probs = torch.softmax(logits[0].float(), dim=-1).tolist()
+        order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)[:3]
         out = {
-            "label": int(top.indices[0]),
-            "probabilities": [round(float(p), 6) for p in probs],
-            "top3": [{"label": int(i), "probability": round(float(p), 6)} for p, i in zip(top.values, top.indices,
-                                                                                          strict=True)],
+            "label": order[0],
+            "probabilities": [round(p, 6) for p in probs],
+            "top3": [{"label": i, "probability": round(probs[i], 6)} for i in order],
         }
         if inputs.explain:
             out["input_8x8"] = np.round(inputs.ink, 3).tolist()
@@ -236,6 +266,7 @@ class ServedModel:
     card: dict
     model: nn.Module
     handler: TaskHandler
+    runtime: Any = None           # handler.compile(model): the fast inference path
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -245,7 +276,7 @@ class ServedModel:
     def predict(self, body: Any) -> dict:
         inputs = self.handler.parse(body)          # validation + preprocessing: parallel, no lock
         with self.lock:
-            out = self.handler.predict(self.model, inputs)
+            out = self.handler.predict(self.model, inputs, self.runtime)
         return {"model": self.name, "version": self.version, **out}
 
 
@@ -286,7 +317,8 @@ class ModelServer:
             if task not in HANDLERS:
                 self.errors[name] = f"task {task!r} has no handler in app.serving.HANDLERS (known: {sorted(HANDLERS)})"
                 continue
-            self.models[name] = ServedModel(name, card, model.eval(), HANDLERS[task])
+            handler = HANDLERS[task]
+            self.models[name] = ServedModel(name, card, model.eval(), handler, handler.compile(model.eval()))
         self.loaded_at = time.time()
         return self
 

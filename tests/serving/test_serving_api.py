@@ -292,3 +292,19 @@ def test_in_process_threads_match_sequential(server, test_digits):
     with ThreadPoolExecutor(max_workers=8) as pool:
         parallel = list(pool.map(lambda i: served.predict({"image": images[i % 20].tolist()}), range(160)))
     assert all(out == sequential[i % 20] for i, out in enumerate(parallel))
+
+
+def test_compiled_runtime_equals_the_eager_model(server, test_digits, monkeypatch):
+    """The fast path (BatchNorm folded into the convolutions) answers what the registry's model answers."""
+    import torch
+
+    from app.serving import DigitsHandler
+
+    served = server.get("digits")
+    assert served.runtime is not served.model and not any(isinstance(m, torch.nn.BatchNorm2d)
+                                                          for m in served.runtime.modules())
+    x = torch.stack([DigitsHandler().prepare(im).x[0] for im in test_digits[0]])
+    with torch.inference_mode():
+        torch.testing.assert_close(served.runtime(x), served.model(x), atol=1e-4, rtol=1e-4)
+    monkeypatch.setenv("ACADEMY_FUSE", "0")
+    assert DigitsHandler().compile(served.model) is served.model
