@@ -34,6 +34,9 @@ def check_notebook(raw: bytes, name: str, cap: int) -> bytes:
         raise UploadError(400, "invalid_json", f"{name} is not valid JSON (not a notebook)") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or nb.get("nbformat") != 4:
         raise UploadError(400, "not_a_notebook", f"{name} is not a version-4 Jupyter notebook")
+    if isinstance(nb.get("nbformat_minor"), int) and nb["nbformat_minor"] < 5 and any(
+            isinstance(c, dict) and "id" in c for c in nb["cells"]):
+        nb["nbformat_minor"] = 5  # cell ids without the minor bump: what Jupyter would upgrade to anyway
     try:
         nbformat.validate(nbformat.from_dict(nb))
     except Exception as e:
