@@ -27,6 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 GOAL = 1.5
 REQUESTS = {1: 800, 16: 1600}        # total requests per (endpoint, concurrency)
+ROUNDS = 4                            # no-op and predict alternate in rounds: both see the same machine load
 WARMUP = 100
 
 
@@ -62,8 +63,9 @@ def _body() -> bytes:
     return json.dumps({"image": img.tolist()}).encode()
 
 
-def _run(port: int, path: str, body: bytes, clients: int, total: int) -> dict:
-    per_client = total // clients
+def _round(port: int, path: str, body: bytes, clients: int, total: int) -> tuple[list[float], float, int]:
+    """``total`` requests from ``clients`` threads → (latencies in s, wall seconds, non-200 answers)."""
+    per_client = max(1, total // clients)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
     start = threading.Barrier(clients + 1)
@@ -92,10 +94,53 @@ def _run(port: int, path: str, body: bytes, clients: int, total: int) -> dict:
     t0 = time.perf_counter()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - t0
-    lat = np.array([x for per in latencies for x in per]) * 1000
-    return {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-            "rps": len(lat) / wall, "n": len(lat), "errors": sum(errors)}
+    return [x for per in latencies for x in per], time.perf_counter() - t0, sum(errors)
+
+
+def _compare(port: int, paths: tuple[str, ...], body: bytes, clients: int, total: int) -> dict[str, dict]:
+    """Each path gets ``total`` requests, in ROUNDS alternating rounds; p50/p99 over all, req/s = n / wall."""
+    acc = {p: {"lat": [], "wall": 0.0, "errors": 0} for p in paths}
+    for _ in range(ROUNDS):
+        for path in paths:
+            lat, wall, errors = _round(port, path, body, clients, total // ROUNDS)
+            acc[path]["lat"] += lat
+            acc[path]["wall"] += wall
+            acc[path]["errors"] += errors
+    out = {}
+    for path, a in acc.items():
+        ms = np.array(a["lat"]) * 1000
+        out[path] = {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
+                     "rps": len(ms) / a["wall"], "n": len(ms), "errors": a["errors"]}
+    return out
+
+
+def _breakdown(root: Path, body: bytes, n: int = 400) -> dict[str, float]:
+    """Median µs of each serving step, in this process (no HTTP): where predict's extra time goes."""
+    import torch
+
+    from app.serving import ModelServer
+
+    torch.set_num_threads(1)
+    served = ModelServer(root, pins={}).load().get("digits")
+    inputs = served.handler.parse(body)
+
+    def median_us(fn) -> float:
+        for _ in range(30):
+            fn()
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times) * 1e6)
+
+    def forward():
+        with torch.inference_mode():
+            served.runtime(inputs.x)
+
+    return {"validate + preprocess (pydantic, image_to_ink)": median_us(lambda: served.handler.parse(body)),
+            "model forward (BatchNorm folded)": median_us(forward),
+            "predict total (parse, lock, forward, softmax, top-3)": median_us(lambda: served.predict(body))}
 
 
 def main() -> int:
@@ -135,9 +180,8 @@ def main() -> int:
               f"CPUs {os.cpu_count()}", flush=True)
         rows = []
         for clients in (1, 16):
-            noop = _run(port, "/v1/noop", body, clients, REQUESTS[clients])
-            pred = _run(port, "/v1/models/digits/predict", body, clients, REQUESTS[clients])
-            rows.append((clients, noop, pred))
+            res = _compare(port, ("/v1/noop", "/v1/models/digits/predict"), body, clients, REQUESTS[clients])
+            rows.append((clients, res["/v1/noop"], res["/v1/models/digits/predict"]))
         status = 0
         print(f"\n{'clients':>7} {'endpoint':<28} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p50 ×noop':>10} "
               f"{'goal':>6}")
@@ -151,6 +195,9 @@ def main() -> int:
                   f"{pred['rps']:>8.0f} {ratio:>10.2f} {('ok' if ok else 'MISS'):>6}")
         print(f"\ngoal: predict p50 ≤ {GOAL}× the no-op's p50 on the same server and client "
               f"(errors: {sum(r[1]['errors'] + r[2]['errors'] for r in rows)})")
+        print("\nin-process breakdown (median µs, no HTTP):")
+        for step, us in _breakdown(root, body).items():
+            print(f"  {step:<55} {us:8.0f}")
         return status
     finally:
         server.terminate()
