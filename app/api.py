@@ -262,9 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     # One intra-op thread: an 8×8 input is far too small to gain from more, and replicas scale out instead.
     torch.set_num_threads(int(os.environ.get("ACADEMY_TORCH_THREADS", 1)))
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    server = ModelServer()
     try:
-        server.load()
+        server = ModelServer().load()
     except ValueError as e:          # a malformed ACADEMY_PIN
         print(f"error: {e}", file=sys.stderr)
         return 2

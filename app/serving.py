@@ -70,7 +70,7 @@ class DigitsRequest(BaseModel):
         None, min_length=1, max_length=MAX_SIDE,
         description=f"rows of a grayscale image, at most {MAX_SIDE}×{MAX_SIDE}; values 0–255 or 0–1, "
                     "either polarity (dark ink on light paper is inverted)")
-    png: str | None = Field(None, min_length=1, max_length=MAX_PNG_BYTES * 4 // 3 + 8,
+    png: str | None = Field(None, min_length=1,
                             description=f"base64 of a PNG (or any Pillow-readable image) up to "
                                         f"{MAX_SIDE}×{MAX_SIDE}; colour is converted to grayscale")
     explain: bool = Field(False, description="also return `input_8x8` and `feature_maps` (first conv layer)")

@@ -308,3 +308,19 @@ def test_compiled_runtime_equals_the_eager_model(server, test_digits, monkeypatc
         torch.testing.assert_close(served.runtime(x), served.model(x), atol=1e-4, rtol=1e-4)
     monkeypatch.setenv("ACADEMY_FUSE", "0")
     assert DigitsHandler().compile(served.model) is served.model
+
+
+def test_oversized_png_is_413(client):
+    huge = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * (5 * 1024 * 1024)).decode()
+    assert_error(client.post(PREDICT, json={"png": huge}), 413, "payload_too_large", "smaller PNG")
+
+
+def test_bad_pin_stops_the_api_with_a_message(model_env):
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    r = subprocess.run([sys.executable, "-m", "app.api", "--port", "1"], cwd=REPO, capture_output=True, text=True,
+                       env={**model_env, "ACADEMY_PIN": "digits"}, timeout=60)
+    assert r.returncode == 2 and "name=version" in r.stderr
