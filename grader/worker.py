@@ -50,11 +50,20 @@ def build_job(settings: Settings, sub: dict, meta: dict, use_sandbox: bool) -> d
             "max_notebook_bytes": settings.max_notebook_bytes}
 
 
+def _checker_limits():
+    # the checker is trusted code but handles learner data: bound its memory and cap its output
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def grade(settings: Settings, job_spec: dict) -> dict:
     limits = sandbox.Limits.from_dict(job_spec["limits"])
     timeout = len(job_spec["notebooks"]) * (limits.wall_seconds + 30) + 60
     proc = subprocess.run([sys.executable, "-m", "grader.checker"], input=json.dumps(job_spec), text=True,
-                          capture_output=True, timeout=timeout, cwd=os.path.dirname(os.path.dirname(__file__)))
+                          capture_output=True, timeout=timeout, cwd=os.path.dirname(os.path.dirname(__file__)),
+                          preexec_fn=_checker_limits)
     if proc.returncode != 0:
         raise RuntimeError(f"checker failed ({proc.returncode}): {proc.stderr[-2000:]}")
     result = json.loads(proc.stdout)
