@@ -13,7 +13,7 @@ from app.serving import ServingError
 # cards list every model whatever its task.
 TASK_PAGES: dict[str, dict] = {
     "digits": {"page": "views/digits.py", "title": "Digits", "icon": ":material/draw:",
-               "blurb": "draw or upload a digit, see what the network sees"},
+               "blurb": "draw a digit, see what the net sees"},
 }
 # Keys of card["metrics"] that describe the model itself; every other number is a baseline or extra.
 OWN_METRIC_PREFIXES = ("test_", "val_", "train_")
