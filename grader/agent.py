@@ -76,6 +76,7 @@ def main() -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance()
+    shell.enable_gui = lambda gui=None: None  # no event loop here: %matplotlib inline just selects the backend
     ns = shell.user_ns
     while True:
         try:

@@ -76,8 +76,9 @@ def build_command(uid: int, limits: Limits, files_dir: str | None, extra_ro: lis
     ]
     if os.path.isdir("/usr/lib64"):
         args += ["--symlink", "usr/lib64", "/lib64"]
-    if os.path.exists("/etc/ld.so.cache"):
-        args += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    for etc in ("/etc/ld.so.cache", "/etc/fonts", "/etc/alternatives", "/etc/localtime"):
+        if os.path.exists(etc):  # public system configuration some libraries need (fontconfig, symlinks)
+            args += ["--ro-bind", etc, etc]
     args += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(limits.tmpfs_mb << 20), "--tmpfs", "/tmp",
              "--perms", "0755", "--dir", "/opt", "--perms", "0755", "--dir", "/opt/grader",
