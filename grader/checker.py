@@ -31,7 +31,16 @@ import time
 from grader import merge, sandbox, wire
 
 _MODNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_NO_IMPORT = {"antigravity", "this", "__main__", "__phello__", "idlelib", "turtle", "tkinter"}
+# Modules whose names a learner object may claim (a module the learner imported, or a library function
+# it imported by name) and that the checker then uses FROM ITS OWN IMPORT instead of the learner's copy.
+# Pure computational libraries only: anything that touches files, processes or the interpreter (os, sys,
+# shutil, subprocess, builtins, pickle, importlib...) stays a proxy to the sandbox, so a learner cannot make a
+# test call a dangerous checker-side function by naming it. Extend with GRADER_LOCAL_MODULES (comma list).
+LOCAL_MODULES = {
+    "numpy", "scipy", "torch", "math", "cmath", "statistics", "random", "pandas", "sklearn", "academy",
+    "collections", "itertools", "functools", "operator", "string", "re", "json", "decimal", "fractions",
+    "numbers", "typing", "dataclasses", "copy", "heapq", "bisect", "textwrap", "unicodedata", "datetime",
+} | {m.strip() for m in os.environ.get("GRADER_LOCAL_MODULES", "").split(",") if m.strip()}
 
 
 class SandboxDied(Exception):
@@ -191,7 +200,7 @@ class Checker:
 
 
 def _import_local(name: str):
-    if not _MODNAME.match(name) or name.split(".")[0] in _NO_IMPORT:
+    if not _MODNAME.match(name) or name.split(".")[0] not in LOCAL_MODULES:
         return None
     try:
         return importlib.import_module(name)
