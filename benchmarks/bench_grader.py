@@ -42,7 +42,8 @@ def _solved(course: str) -> dict:
 
     src = nbformat.read(os.path.join(course, "source", "ps1", "problem1.ipynb"), as_version=4)
     rel = nbformat.read(os.path.join(course, "release", "ps1", "problem1.ipynb"), as_version=4)
-    sol = {c.metadata["nbgrader"]["grade_id"]: re.sub(r"^\s*### (BEGIN|END) SOLUTION\s*\n?", "", c.source, flags=re.M)
+    fence = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", flags=re.M)
+    sol = {c.metadata["nbgrader"]["grade_id"]: fence.sub("", c.source)
            for c in src.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
     for c in rel.cells:
         gid = c.metadata.get("nbgrader", {}).get("grade_id")

@@ -59,7 +59,7 @@ def _cell(source: str, **nbg) -> nbformat.NotebookNode:
 
 
 def _strip_solution(src: str) -> str:
-    return re.sub(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", "", src, flags=re.M)
+    return re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", src, flags=re.M)
 
 
 EXPECTED = {"solved": 4.0, "half": 3.0, "unsolved": 0.0}   # autograded points of problem1
