@@ -47,20 +47,35 @@ def no_models_note(client: Client, task: str | None = None) -> None:
         st.caption(f"`{name}`: {why}")
 
 
-def split_metrics(metrics: dict) -> tuple[dict, dict]:
-    """(the model's own metrics, baselines and the rest)."""
-    own = {k: v for k, v in metrics.items() if k.startswith(OWN_METRIC_PREFIXES)}
-    return own, {k: v for k, v in metrics.items() if k not in own}
+METRIC_WORDS = ("accuracy", "loss", "error", "f1", "precision", "recall", "auc", "perplexity", "bleu")
+
+
+def metric_kind(key: str) -> str:
+    """"this model" (test_/val_/train_…), "comparison" (…_vs_…, ratios), "baseline" (another model's
+    score, e.g. svc_test_accuracy) or "run info" (epochs, device, parameters, …)."""
+    if key.startswith(OWN_METRIC_PREFIXES):
+        return "this model"
+    if "_vs_" in key or "ratio" in key:
+        return "comparison"
+    if any(w in key for w in METRIC_WORDS):
+        return "baseline"
+    return "run info"
+
+
+def is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def headline(card: dict) -> str:
-    m = card.get("metrics", {})
+    """The test accuracy beside the baselines measured on the same split (…test_accuracy)."""
+    m = flat(card.get("metrics", {}))
     acc = m.get("test_accuracy")
-    base = {k: v for k, v in m.items() if not k.startswith(OWN_METRIC_PREFIXES) and "accuracy" in k}
-    text = f"test accuracy **{acc:.1%}**" if isinstance(acc, int | float) else "no test accuracy recorded"
+    base = {k: v for k, v in m.items() if metric_kind(k) == "baseline" and k.endswith("test_accuracy")
+            and is_number(v)}
+    text = f"test accuracy **{acc:.1%}**" if is_number(acc) else "no test accuracy recorded"
     if base:
-        text += " · baselines: " + ", ".join(f"{k.removesuffix('_accuracy').removesuffix('_test')} {v:.1%}"
-                                             for k, v in base.items() if isinstance(v, int | float))
+        text += " · baselines: " + ", ".join(f"{k.removesuffix('test_accuracy').strip('_') or k} {v:.1%}"
+                                             for k, v in base.items())
     return text
 
 

@@ -73,10 +73,13 @@ def test_model_cards_show_metrics_beside_baselines(app_env):
     run(at.switch_page("views/cards.py"))
     assert at.selectbox[0].value == "digits"
     frames = [d.value for d in at.dataframe]
-    metrics = frames[0]
+    pairs = frames[0]                     # side by side: this model's test_accuracy beside the SVC's
+    row = pairs[pairs["metric"] == "test_accuracy"].iloc[0]
+    assert row["this model"] < 1 and row["svc"] == 0.98
+    metrics = frames[1]
     assert {"test_accuracy", "svc_test_accuracy"} <= set(metrics["metric"])
     assert set(metrics["kind"]) == {"this model", "baseline"}
-    keys = set().union(*(set(f["key"]) for f in frames[1:] if "key" in f))
+    keys = set().union(*(set(f["key"]) for f in frames[2:] if "key" in f))
     assert {"sizes.train", "seed", "epochs", "device", "channels"} <= keys
 
 
