@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return s
 
     @app.post("/api/v1/assignments/{assignment}/submissions", status_code=202, response_model=Queued)
-    async def submit(assignment: str, file: Annotated[UploadFile, File()], who: Who):
+    def submit(assignment: str, file: Annotated[UploadFile, File()], who: Who):
         learner, role = who
         if role != "learner":
             raise ApiError(403, "forbidden", "submit with a learner token")
@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.rate_limit and gb.recent_count(learner, time.time() - settings.rate_window) >= settings.rate_limit:
             raise ApiError(429, "rate_limited",
                            f"at most {settings.rate_limit} submissions per {settings.rate_window} s")
-        raw = await file.read(settings.max_upload_bytes + 1)
+        raw = file.file.read(settings.max_upload_bytes + 1)  # sync handler: runs in the threadpool
         try:
             files = parse_upload(file.filename or "", raw, meta["notebooks"], settings.max_notebook_bytes,
                                  settings.max_upload_bytes, settings.max_zip_entries)

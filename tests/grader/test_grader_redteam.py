@@ -71,6 +71,10 @@ sys.excepthook = lambda *a: None
 ip = get_ipython()
 ip.input_transformers_cleanup.append(lambda lines: ["pass\\n"])
 ip.showtraceback = lambda *a, **k: None
+import IPython.core.interactiveshell
+IPython.core.interactiveshell.InteractiveShell.showtraceback = lambda *args, **kwargs: None  # nbgrader PR #1324
+type = lambda *a: list  # nbgrader #1379 comment: defeat type checks
+locals = lambda: {"type": None}
 AssertionError = Never
 def squares(n): return None''')
     A["torch_testing_patched"] = _set(nb(), "squares_np", '''import numpy as np
