@@ -20,7 +20,7 @@ def smoke_run():
 def test_smoke_recipe_trains_and_reports(smoke_run):
     model, history, metrics, card = smoke_run
     assert isinstance(model, DigitsCNN) and not model.training
-    assert len(history.epochs) == recipes.SMOKE_RECIPE.epochs
+    assert len(history.epochs) == recipes.SMOKE_RECIPE.epochs + recipes.SMOKE_RECIPE.swa_epochs
     for key in ("test_accuracy", "svc_test_accuracy", "train_seconds", "test_errors", "svc_params",
                 "error_ratio_vs_svc"):
         assert key in metrics
