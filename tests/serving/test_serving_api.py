@@ -324,3 +324,19 @@ def test_bad_pin_stops_the_api_with_a_message(model_env):
     r = subprocess.run([sys.executable, "-m", "app.api", "--port", "1"], cwd=REPO, capture_output=True, text=True,
                        env={**model_env, "ACADEMY_PIN": "digits"}, timeout=60)
     assert r.returncode == 2 and "name=version" in r.stderr
+
+
+def test_a_server_bug_is_a_json_500(server, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app.api import create_app
+    from app.serving import ServedModel
+
+    def broken(self, body):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ServedModel, "predict", broken)
+    with TestClient(create_app(server), raise_server_exceptions=False) as c:
+        msg = assert_error(c.post(PREDICT, json={"image": [[1]]}), 500, "internal_error", "logged")
+        assert "boom" not in msg                       # no internals leak to the caller
+        assert 'status="500"' in c.get("/metrics").text
