@@ -73,6 +73,12 @@ def main() -> None:
         for name in os.listdir(src):
             p = os.path.join(src, name)
             (shutil.copytree if os.path.isdir(p) else shutil.copy)(p, name)
+    mine = os.environ.get("GRADER_NOTEBOOK")
+    if mine and os.path.isfile(mine):
+        try:
+            shutil.copy(mine, os.path.basename(mine))  # the learner's notebook replaces the release copy
+        except OSError:
+            pass
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance()

@@ -168,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             for name, data in files.items():
                 with open(os.path.join(tmp, name), "wb") as f:
+                    os.fchmod(f.fileno(), 0o644)  # readable by the sandbox uid through its bind mount
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())

@@ -69,7 +69,7 @@ class Agent:
     """The channel to the sandboxed learner process. Every answer is untrusted data."""
 
     def __init__(self, limits: sandbox.Limits, files_dir: str | None, extra_ro: list[str], use_sandbox: bool,
-                 uid: int):
+                 uid: int, notebook: tuple[str, str] | None = None):
         self.limits = limits
         self.max_msg = limits.max_message_mb << 20
         self.dead: str | None = None
@@ -78,11 +78,11 @@ class Agent:
         ans_r, ans_w = os.pipe()
         out_r, out_w = os.pipe()
         if use_sandbox:
-            argv, env = sandbox.build_command(uid, limits, files_dir, extra_ro)
+            argv, env = sandbox.build_command(uid, limits, files_dir, extra_ro, notebook)
             cwd = "/"
             self._tmp = None
         else:
-            argv, env = sandbox.build_unsandboxed(limits, files_dir)
+            argv, env = sandbox.build_unsandboxed(limits, files_dir, notebook)
             self._tmp = tempfile.mkdtemp(prefix="grader-unsandboxed-")
             cwd = self._tmp
 
@@ -425,8 +425,9 @@ def grade_notebook(nb_job: dict, job: dict) -> dict:
     if not plan.tests:
         return {"tests": [], "max_score": plan.max_score, "notes": notes}
     try:
+        mine = (nb_job["name"], nb_job["submission"]) if learner is not None else None
         agent = Agent(limits, job.get("files_dir"), job.get("extra_ro", []), job.get("sandbox", True),
-                      int(job.get("uid", 61000)))
+                      int(job.get("uid", 61000)), mine)
         chk = Checker(agent, limits.cell_seconds, time.monotonic() + limits.wall_seconds)
         ns = Namespace(chk)
         for kind, item in plan.steps:

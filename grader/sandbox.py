@@ -64,7 +64,8 @@ def _parents(path: str) -> list[str]:
     return out[::-1]
 
 
-def build_command(uid: int, limits: Limits, files_dir: str | None, extra_ro: list[str]) -> tuple[list[str], dict]:
+def build_command(uid: int, limits: Limits, files_dir: str | None, extra_ro: list[str],
+                  notebook: tuple[str, str] | None = None) -> tuple[list[str], dict]:
     """Return (argv, env) for the sandboxed agent. fds 3 (requests) and 4 (answers) are inherited."""
     base = os.path.realpath(sys.base_prefix)
     exe_name = os.path.basename(os.path.realpath(sys.executable))
@@ -97,6 +98,9 @@ def build_command(uid: int, limits: Limits, files_dir: str | None, extra_ro: lis
         args += ["--ro-bind", os.path.join(HERE, name), f"/opt/grader/{name}"]
     if files_dir:
         args += ["--ro-bind", files_dir, "/opt/files"]
+    if notebook:  # the learner's own notebook (its cells also arrive over the channel)
+        args += ["--perms", "0755", "--dir", "/opt/submission",
+                 "--ro-bind", notebook[1], f"/opt/submission/{notebook[0]}"]
     made = {"/opt", "/opt/grader", "/home", "/tmp", "/usr"}
     for p in extra_ro:
         p = os.path.realpath(p)
@@ -121,14 +125,16 @@ def build_command(uid: int, limits: Limits, files_dir: str | None, extra_ro: lis
         "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
         "PYTHONDONTWRITEBYTECODE": "1", "GRADER_SITE": ":".join(sites),
         "GRADER_MAX_MSG": str(limits.max_message_mb << 20), "GRADER_FILES": "/opt/files" if files_dir else "",
+        "GRADER_NOTEBOOK": f"/opt/submission/{notebook[0]}" if notebook else "",
     }
     return args, env
 
 
-def build_unsandboxed(limits: Limits, files_dir: str | None) -> tuple[list[str], dict]:
+def build_unsandboxed(limits: Limits, files_dir: str | None,
+                      notebook: tuple[str, str] | None = None) -> tuple[list[str], dict]:
     """Only when the instructor opted out of the sandbox (no bubblewrap): same agent, no isolation."""
     env = dict(os.environ)
     env.update({"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
                 "GRADER_SITE": "", "GRADER_MAX_MSG": str(limits.max_message_mb << 20),
-                "GRADER_FILES": files_dir or ""})
+                "GRADER_FILES": files_dir or "", "GRADER_NOTEBOOK": notebook[1] if notebook else ""})
     return [sys.executable, "-I", "-B", os.path.join(HERE, "agent.py")], env
