@@ -7,6 +7,7 @@ Layout inside (nothing else exists):
   /opt/site0..N                           the venv's site-packages (read-only)
   /opt/grader/{agent,wire}.py             the agent (read-only)
   /opt/files                              the assignment's public release files (read-only)
+  /opt/submission/<name>                  the learner's notebook (read-only; copied into the workdir)
   extra read-only paths (e.g. the project's library), at their own paths
   /home/learner, /tmp                     private, size-capped tmpfs (the working directory)
 Namespaces: pid, net (no interfaces but lo => no route out), ipc, uts, cgroup, mount.
