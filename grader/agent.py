@@ -46,7 +46,12 @@ def _ref(obj):
     return out
 
 
+_copies: list = []
+
+
 def _deref(d):
+    if "$pk" in d:  # an object the test made, copied in by the checker (trusted direction)
+        return _copies[d["$pk"] - 1]
     try:
         return _handles[d["$r"]]
     except (KeyError, TypeError) as e:
@@ -114,9 +119,21 @@ def main() -> None:
             else:
                 obj = _deref({"$r": req.get("ref")})
                 if op == "call":
+                    _copies.clear()
+                    if req.get("pk"):
+                        import base64
+                        import pickle
+
+                        _copies.extend(pickle.loads(base64.b64decode(req["pk"])))
                     args = wire.decode(req["args"], _deref)
                     kwargs = wire.decode(req["kwargs"], _deref)
                     out = {"ok": _enc(obj(*args, **kwargs))}
+                    back = []
+                    for n, copied in enumerate(_copies, 1):
+                        if hasattr(copied, "state_dict") and hasattr(copied, "load_state_dict"):
+                            back.append([n, wire.encode(dict(copied.state_dict()))])
+                    if back:
+                        out["out"] = back
                 elif op == "getattr":
                     out = {"ok": _enc(getattr(obj, req["name"]))}
                 elif op == "setattr":

@@ -14,12 +14,14 @@ modules. The learner never sees test source, expected values, or the pass/fail o
 from __future__ import annotations
 
 import ast
+import base64
 import builtins
 import contextlib
 import importlib
 import io
 import json
 import os
+import pickle  # only ever DUMPS test-made objects into the sandbox; nothing is unpickled here
 import re
 import signal
 import subprocess
@@ -74,6 +76,7 @@ class Agent:
         self.max_msg = limits.max_message_mb << 20
         self.dead: str | None = None
         self.output = 0
+        self.last_out = None
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -156,6 +159,7 @@ class Agent:
                 self.kill("protocol error")
                 raise SandboxDied(self.dead)
             raise _local_exc(err[0][:100], err[1][:2000])
+        self.last_out = ans.get("out")
         return ans.get("ok")
 
 
@@ -188,15 +192,38 @@ class Checker:
                 return local
         return Remote(self, ref, str(d.get("t", "object"))[:100])
 
-    def arg(self, value):
+    def arg(self, value, copies: dict | None = None):
+        """Encode a value the test passes to learner code. Plain data goes as data, learner objects
+        as references; other objects the TEST made (a model, an optimizer...) are copied INTO the
+        sandbox (pickled here, unpickled there: the checker itself never unpickles anything), and
+        for torch modules/optimizers their state comes back after the call as plain tensors."""
         def ref(obj):
             if isinstance(obj, Remote):
                 return {"$r": object.__getattribute__(obj, "_ref")}
+            if copies is not None and not isinstance(obj, type(lambda: 0)):
+                for n, known in copies.items():
+                    if known is obj:
+                        return {"$pk": n}
+                n = len(copies) + 1
+                copies[n] = obj
+                return {"$pk": n}
             raise TypeError(f"a {type(obj).__name__} cannot be passed to learner code (only plain data)")
 
         if isinstance(value, Remote):
             return ref(value)
         return wire.encode(value, ref)
+
+    def copy_back(self, copies: dict, out) -> None:
+        """Load the state the learner's call left in copied torch modules/optimizers (data only)."""
+        if not copies or not isinstance(out, list):
+            return
+        for item in out[:len(copies)]:
+            if not (isinstance(item, list) and len(item) == 2 and type(item[0]) is int and item[0] in copies):
+                raise wire.ProtocolError("bad copy-back")
+            state = self.value(item[1])
+            if not isinstance(state, dict):
+                raise wire.ProtocolError("bad copy-back state")
+            copies[item[0]].load_state_dict(state)
 
 
 def _import_local(name: str):
@@ -248,7 +275,19 @@ class Remote:
 
     def __call__(self, *args, **kwargs):
         chk = object.__getattribute__(self, "_chk")
-        return self._rpc("call", args=chk.arg(list(args)), kwargs=chk.arg(dict(kwargs)))
+        copies: dict = {}
+        a, k = chk.arg(list(args), copies), chk.arg(dict(kwargs), copies)
+        extra = {}
+        if copies:  # one pickle for all copied objects: shared references (model <-> optimizer) survive
+            try:
+                blob = pickle.dumps([copies[i] for i in sorted(copies)], protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as e:
+                raise TypeError(f"cannot pass {', '.join(type(o).__name__ for o in copies.values())} "
+                                f"to learner code: {e}") from None
+            extra["pk"] = base64.b64encode(blob).decode()
+        result = self._rpc("call", args=a, kwargs=k, **extra)
+        chk.copy_back(copies, chk.agent.last_out)
+        return result
 
     def __getitem__(self, key):
         return self._rpc("getitem", key=object.__getattribute__(self, "_chk").arg(key))

@@ -111,7 +111,7 @@ def decode(obj, deref=None, max_bytes=64 << 20, _depth=0):
         return obj
     if type(obj) is not dict or not obj:
         raise ProtocolError(f"unexpected {type(obj).__name__} on the wire")
-    if "$r" in obj:
+    if "$r" in obj or "$pk" in obj:
         if deref is None:
             raise ProtocolError("reference not allowed here")
         return deref(obj)

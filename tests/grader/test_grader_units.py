@@ -125,3 +125,53 @@ def test_unsandboxed_opt_out_still_checks_outside(tmp_path, course, notebooks):
         assert out.returncode == 0, out.stderr
         results[name] = json.loads(out.stdout)["score"]
     assert results == {"solved": 4.0, "cheat": 0.0}
+
+
+STEP_SOLUTION = '''import torch
+
+def step(model, x, opt):
+    ### BEGIN SOLUTION
+    opt.zero_grad()
+    loss = model(x).pow(2).mean()
+    loss.backward()
+    opt.step()
+    return float(loss)
+    ### END SOLUTION'''
+STEP_TEST = '''import torch
+torch.manual_seed(0)
+m = torch.nn.Linear(3, 1)
+o = torch.optim.SGD(m.parameters(), lr=0.1)
+m2 = torch.nn.Linear(3, 1)
+m2.load_state_dict(m.state_dict())
+o2 = torch.optim.SGD(m2.parameters(), lr=0.1)
+x = torch.ones(2, 3)
+for _ in range(2):   # the test's own model and optimizer go in; their updated state comes back
+    loss = step(m, x, o)
+    o2.zero_grad(); ref = m2(x).pow(2).mean(); ref.backward(); o2.step()
+    assert abs(loss - ref.item()) < 1e-6
+assert torch.allclose(m.weight, m2.weight) and torch.allclose(m.bias, m2.bias)'''
+
+
+def test_test_made_torch_objects_round_trip(tmp_path):
+    """A test passing its own model/optimizer to learner code (as the cnn track does) grades like nbgrader."""
+    from grader import assignments
+
+    src = tmp_path / "src" / "torchy"
+    src.mkdir(parents=True)
+    nb = _nb([_c(STEP_SOLUTION, grade_id="step", solution=True, grade=False, locked=False, schema_version=3),
+              _c(STEP_TEST, grade_id="t_step", solution=False, grade=True, locked=True, points=1, schema_version=3)])
+    nb["metadata"] = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    (src / "step.ipynb").write_text(json.dumps(nb))
+    data = tmp_path / "d"
+    assignments.add(str(data), str(src))
+    adir = data / "assignments" / "torchy"
+    scores = {}
+    for kind, path in (("solved", adir / "source" / "step.ipynb"), ("unsolved", adir / "release" / "step.ipynb")):
+        job = {"notebooks": [{"name": "step.ipynb", "source": str(adir / "source" / "step.ipynb"),
+                              "release": str(adir / "release" / "step.ipynb"), "submission": str(path)}],
+               "files_dir": str(adir / "release"), "limits": {"wall_seconds": 120}, "sandbox": True, "uid": 61111}
+        out = subprocess.run([sys.executable, "-m", "grader.checker"], input=json.dumps(job), text=True,
+                             capture_output=True, timeout=300, cwd=os.path.dirname(os.path.dirname(sandbox.HERE)))
+        assert out.returncode == 0, out.stderr
+        scores[kind] = json.loads(out.stdout)["score"]
+    assert scores == {"solved": 1.0, "unsolved": 0.0}
