@@ -50,7 +50,7 @@ models: setup
 	$(PY) -m academy models
 
 lab: setup
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root,)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 serve: setup
 	$(PY) -m app.api --host $(HOST) --port $(PORT)

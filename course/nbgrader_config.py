@@ -24,7 +24,6 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")
 c.CourseDirectory.include = ["[0-9][0-9]_*.ipynb"]
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__"]
 
-c.Exchange.course_id = "aiaas-academy"
 
 # What the learner sees in place of a solution and in autograded test cells.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
