@@ -34,7 +34,7 @@ system:
 
 test: setup system
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -ra
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q -ra
 
 test-unit: setup
 	$(PY) -m pytest -q -m "not notebooks and not browser and not services and not slow"
