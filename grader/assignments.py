@@ -31,7 +31,8 @@ def assignment_dir(data: str, aid: str) -> str:
     return os.path.join(data, "assignments", aid)
 
 
-def add(data: str, src_dir: str, aid: str | None = None, limits: dict | None = None) -> dict:
+def add(data: str, src_dir: str, aid: str | None = None, limits: dict | None = None,
+        feedback_detail: str | None = None) -> dict:
     src_dir = os.path.abspath(src_dir)
     if not os.path.isdir(src_dir):
         raise AssignmentError(f"{src_dir} is not a directory")
@@ -61,7 +62,7 @@ def add(data: str, src_dir: str, aid: str | None = None, limits: dict | None = N
         shutil.copytree(os.path.join(tmp, "source", aid), os.path.join(staging, "source"))
         shutil.copytree(release, os.path.join(staging, "release"))
     meta = {"id": aid, "notebooks": notebooks, "tests": tests, "max_score": max_score,
-            "limits": limits or {}, "added_at": time.time()}
+            "limits": limits or {}, "feedback_detail": feedback_detail, "added_at": time.time()}
     with open(os.path.join(staging, "assignment.json"), "w") as f:
         json.dump(meta, f, indent=1)
     for root, _dirs, _files in os.walk(staging):  # instructor-only: root-readable only

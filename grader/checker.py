@@ -456,6 +456,7 @@ def grade_notebook(nb_job: dict, job: dict) -> dict:
     if nb_job.get("submission"):
         learner = _read_untrusted(nb_job["submission"], job.get("max_notebook_bytes", 16 << 20))
     plan = merge.build_plan(source, release, learner)
+    types_only = job.get("feedback_detail") == "types"
     results = []
     notes = []
     if learner is None:
@@ -483,7 +484,7 @@ def grade_notebook(nb_job: dict, job: dict) -> dict:
                 continue
             test = item
             if agent.dead:
-                results.append(_result(nb_job["name"], test, 0.0, f"not run: {agent.dead}"))
+                results.append(_result(nb_job["name"], test, 0.0, f"not run: {agent.dead}", types_only))
                 continue
             try:
                 pts, msg = run_test(chk, ns, test)
@@ -492,15 +493,15 @@ def grade_notebook(nb_job: dict, job: dict) -> dict:
             if agent.dead and pts:
                 # the run may have been cut short mid-cell: only a completed cell counts
                 pts, msg = 0.0, f"the learner's process stopped during this test: {agent.dead}"
-            results.append(_result(nb_job["name"], test, pts, msg))
+            results.append(_result(nb_job["name"], test, pts, msg, types_only))
     finally:
         if agent is not None:
             agent.close()
     return {"tests": results, "max_score": plan.max_score, "notes": notes}
 
 
-def _result(nb: str, test: merge.Test, pts: float, msg: str) -> dict:
-    if test.hidden and msg:
+def _result(nb: str, test: merge.Test, pts: float, msg: str, types_only: bool = False) -> dict:
+    if (test.hidden or types_only) and msg:
         # the message may quote hidden inputs/expected values: say only what kind of failure
         msg = msg.split(":", 1)[0][:100] + " (details hidden)"
     return {"notebook": nb, "grade_id": test.grade_id, "points": pts, "max_points": test.points,

@@ -103,7 +103,7 @@ def cmd_assignment(args) -> int:
             k, _, v = kv.partition("=")
             limits[k] = int(v)
         try:
-            meta = assignments.add(s.data, args.source, args.id, limits)
+            meta = assignments.add(s.data, args.source, args.id, limits, args.feedback)
         except assignments.AssignmentError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -177,6 +177,8 @@ def main(argv=None) -> int:
     aa.add_argument("source", help="nbgrader source folder of one assignment")
     aa.add_argument("--id")
     aa.add_argument("--limit", action="append", help="sandbox limit, e.g. memory_mb=1024 (repeatable)")
+    aa.add_argument("--feedback", choices=["full", "types"],
+                    help="types: failure messages reduced to the exception type for every test")
     asub.add_parser("list", parents=[common])
     g = sub.add_parser("grades", parents=[common])
     gs = g.add_subparsers(dest="grades_cmd", required=True)

@@ -30,6 +30,7 @@ class Settings:
     rate_limit: int = 30                   # submissions per learner per rate_window seconds (0: off)
     rate_window: int = 60
     allow_unsandboxed: bool = False
+    feedback_detail: str = "full"          # "full": public tests show messages; "types": exception types only
     limits: dict = field(default_factory=dict)   # defaults for sandbox.Limits; assignments may override
     extra_ro: list = field(default_factory=_default_extra_ro)
 
@@ -47,7 +48,7 @@ class Settings:
             "lease_seconds": "GRADER_LEASE_SECONDS", "rate_limit": "GRADER_RATE_LIMIT",
             "rate_window": "GRADER_RATE_WINDOW", "max_upload_bytes": "GRADER_MAX_UPLOAD_BYTES",
             "allow_unsandboxed": "GRADER_ALLOW_UNSANDBOXED", "poll_seconds": "GRADER_POLL_SECONDS",
-            "max_attempts": "GRADER_MAX_ATTEMPTS",
+            "max_attempts": "GRADER_MAX_ATTEMPTS", "feedback_detail": "GRADER_FEEDBACK_DETAIL",
         }
         for key, var in env.items():
             if os.environ.get(var):

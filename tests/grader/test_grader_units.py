@@ -113,18 +113,22 @@ def test_unsandboxed_opt_out_still_checks_outside(tmp_path, course, notebooks):
     for c in cheat["cells"]:
         if c["metadata"].get("nbgrader", {}).get("grade_id") == "squares":
             c["source"] = "class Y:\n    def __eq__(s, o): return True\ndef squares(n): return Y()"
-    results = {}
-    for name, nb in (("solved", notebooks["solved"]), ("cheat", cheat)):
+    results, messages = {}, {}
+    for name, nb in (("solved", notebooks["solved"]), ("cheat", cheat), ("cheat_types", cheat)):
         p = tmp_path / f"{name}.ipynb"
         p.write_text(json.dumps(nb))
         job = {"notebooks": [{"name": "problem1.ipynb", "source": str(adir / "source" / "problem1.ipynb"),
                               "release": str(adir / "release" / "problem1.ipynb"), "submission": str(p)}],
-               "files_dir": str(adir / "release"), "limits": {"wall_seconds": 60}, "sandbox": False}
+               "files_dir": str(adir / "release"), "limits": {"wall_seconds": 60}, "sandbox": False,
+               "feedback_detail": "types" if name.endswith("types") else "full"}
         out = subprocess.run([sys.executable, "-m", "grader.checker"], input=json.dumps(job), text=True,
                              capture_output=True, timeout=300, cwd=os.path.dirname(os.path.dirname(sandbox.HERE)))
         assert out.returncode == 0, out.stderr
         results[name] = json.loads(out.stdout)["score"]
-    assert results == {"solved": 4.0, "cheat": 0.0}
+        messages[name] = [t["message"] for t in json.loads(out.stdout)["tests"]]
+    assert results == {"solved": 4.0, "cheat": 0.0, "cheat_types": 0.0}
+    assert any(":" in m for m in messages["cheat"])            # public tests explain the failure
+    assert all(m.endswith("(details hidden)") for m in messages["cheat_types"])
 
 
 STEP_SOLUTION = '''import torch
@@ -152,6 +156,7 @@ for _ in range(2):   # the test's own model and optimizer go in; their updated s
 assert torch.allclose(m.weight, m2.weight) and torch.allclose(m.bias, m2.bias)'''
 
 
+@pytest.mark.slow
 def test_test_made_torch_objects_round_trip(tmp_path):
     """A test passing its own model/optimizer to learner code (as the cnn track does) grades like nbgrader."""
     from grader import assignments
