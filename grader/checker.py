@@ -95,6 +95,7 @@ class Agent:
                                      pass_fds=(req_r, ans_w), start_new_session=True)
         for fd in (req_r, ans_w, out_w):
             os.close(fd)
+        os.set_blocking(req_w, False)  # writes honour the deadline (see wire.send)
         self.wfd, self.rfd = req_w, ans_r
         self._out_r = out_r
         self._seq = 0
@@ -140,7 +141,7 @@ class Agent:
             raise SandboxDied(self.dead)
         self._seq += 1
         try:
-            wire.send(self.wfd, {"id": self._seq, "op": op, **kw})
+            wire.send(self.wfd, {"id": self._seq, "op": op, **kw}, deadline)
             ans = wire.recv(self.rfd, self.max_msg, deadline)
         except TimeoutError:
             self.kill("time limit exceeded")

@@ -211,11 +211,20 @@ def _array(dtype, shape, raw, max_bytes):
 
 
 # --------------------------------------------------------------------------- framing
-def send(fd: int, msg: dict) -> None:
+def send(fd: int, msg: dict, deadline: float | None = None) -> None:
+    """Write one frame. With a deadline the fd must be non-blocking: a peer that stops reading
+    cannot stall the writer past it."""
     body = json.dumps(msg, separators=(",", ":")).encode()
     view = memoryview(_HDR.pack(len(body)) + body)
     while view:
-        n = os.write(fd, view)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise TimeoutError("peer is not reading")
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            continue
         view = view[n:]
 
 

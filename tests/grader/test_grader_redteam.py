@@ -182,6 +182,15 @@ def squares(n):
         if isinstance(o, str) and ("BEGIN HIDDEN" in o or "assert squares" in o):
             found.append(o[:200])
     raise RuntimeError("PROBE" + repr(found))''')
+    A["steal_channel"] = _prepend(nb(), '''import os, threading
+def steal(fd):
+    while True:
+        try:
+            os.read(fd, 1 << 16)
+        except OSError:
+            return
+for fd in range(3, 30):
+    threading.Thread(target=steal, args=(fd,), daemon=True).start()''')
     A["huge_return"] = _set(nb(), "squares", "def squares(n):\n    return b'x' * (40 << 20)")
     A["fake_modules"] = _set(_set(nb(), "squares_np", '''import types, numpy
 np = types.SimpleNamespace(testing=types.SimpleNamespace(assert_array_equal=lambda *a, **k: None,
@@ -210,7 +219,7 @@ def redteam(grader, notebooks, course):
 ATTACKS = ["eq_always_true", "patched_numpy_testing", "patched_builtins_and_ipython", "torch_testing_patched",
            "exit_kernel", "system_exit_in_call", "kill_parent", "read_outside", "network", "fork_bomb",
            "memory_bomb", "infinite_loop", "hang_in_call", "output_flood_1gb", "edited_metadata",
-           "forged_outputs_and_answers", "introspect_tests", "huge_return", "fake_modules"]
+           "forged_outputs_and_answers", "introspect_tests", "huge_return", "fake_modules", "steal_channel"]
 
 
 @pytest.mark.parametrize("name", ATTACKS)
