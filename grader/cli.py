@@ -57,10 +57,16 @@ def cmd_run(args) -> int:
     signal.signal(signal.SIGINT, _stop)
     rc = 0
     while not stopping:
-        for p in procs:
-            if p.poll() is not None:
-                print(f"grader: child {p.args[3]} exited with {p.returncode}; stopping", file=sys.stderr)
+        for i, p in enumerate(procs):
+            if p.poll() is None:
+                continue
+            if i == 0:
+                print(f"grader: the API exited with {p.returncode}; stopping", file=sys.stderr)
                 stopping, rc = True, 1
+                break
+            print(f"grader: worker exited with {p.returncode}; restarting it", file=sys.stderr)
+            time.sleep(1)
+            procs[i] = subprocess.Popen(base + ["worker", "--data", data])
         time.sleep(0.5)
     for p in procs:
         if p.poll() is None:

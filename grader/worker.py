@@ -95,7 +95,11 @@ class Worker:
             if job is None:
                 self.stop.wait(self.settings.poll_seconds)
                 continue
-            self.handle(job)
+            try:
+                self.handle(job)
+            except Exception:  # e.g. the gradebook is briefly unreachable: the lease expires, the job reruns
+                log.exception("job %s failed in the worker", job.id)
+                self.stop.wait(2)
 
     def handle(self, job: Job) -> None:
         sub = self.gb.get(job.submission_id)
