@@ -5,7 +5,11 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from grader_helpers import EXPECTED, HIDDEN, HIDDEN_NP, nb_bytes
+
+# the shared fixture starts a grader (API + 2 workers) and grades three notebooks: > 20 s
+pytestmark = pytest.mark.slow
 
 
 def test_honest_scores(honest_results):
