@@ -25,10 +25,14 @@ from academy.runtime import resolve_device, seed_everything
 StepFn = Callable[[nn.Module, tuple, torch.optim.Optimizer], torch.Tensor]
 
 
-def progress(iterable=None, **kwargs):
-    """A tqdm bar that suits where we run (see the module docstring)."""
+def progress(iterable=None, nested: bool = False, **kwargs):
+    """A tqdm bar that suits where we run (see the module docstring).
+
+    ``nested`` bars (per batch inside per epoch) are dropped in text mode: a log file cannot redraw
+    two lines, and the epoch bar already says how far training is.
+    """
     mode = os.environ.get("ACADEMY_PROGRESS", "auto")
-    if mode == "off":
+    if mode == "off" or (mode == "text" and nested):
         kwargs["disable"] = True
     if mode == "text":
         from tqdm.std import tqdm
@@ -151,7 +155,7 @@ def fit(
         t0 = time.perf_counter()
         model.train()
         loss_sum, seen = 0.0, 0
-        for batch in progress(train_loader, desc=f"epoch {epoch}", leave=False, unit="batch"):
+        for batch in progress(train_loader, nested=True, desc=f"epoch {epoch}", leave=False, unit="batch"):
             x, y = (t.to(device) for t in batch)
             if augment is not None:
                 x = augment(x)
@@ -166,7 +170,8 @@ def fit(
             record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
         record["seconds"] = time.perf_counter() - t0
         history.epochs.append(record)
-        bar.set_postfix({k: round(v, 4) for k, v in record.items() if k in ("train_loss", "val_accuracy")})
+        bar.set_postfix({k: round(v, 4) for k, v in record.items() if k in ("train_loss", "val_accuracy")},
+                        refresh=False)
         score = record.get("val_accuracy", -record["train_loss"])
         if score > best:
             best, history.best_epoch = score, epoch
