@@ -31,8 +31,29 @@ def assignment_dir(data: str, aid: str) -> str:
     return os.path.join(data, "assignments", aid)
 
 
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+RESERVED_ENV = ("PATH", "HOME", "LANG", "PYTHON", "LD_", "GRADER_", "MPLBACKEND")
+
+
+def check_env(env: dict | None) -> dict:
+    """Variables an assignment sets for the learner's process (e.g. ACADEMY_SMOKE=1 for fast training).
+
+    Plain names and short values only; nothing that could change how the sandbox's Python starts.
+    """
+    out = {}
+    for key, value in (env or {}).items():
+        if not ENV_NAME.match(key) or key.startswith(RESERVED_ENV):
+            raise AssignmentError(f"environment variable {key!r} is not allowed: use an upper-case name that "
+                                  f"does not start with {', '.join(RESERVED_ENV)}")
+        if not isinstance(value, str) or len(value) > 1024 or "\0" in value:
+            raise AssignmentError(f"the value of {key} must be a string of at most 1024 characters")
+        out[key] = value
+    return out
+
+
 def add(data: str, src_dir: str, aid: str | None = None, limits: dict | None = None,
-        feedback_detail: str | None = None) -> dict:
+        feedback_detail: str | None = None, env: dict | None = None) -> dict:
+    learner_env = check_env(env)
     src_dir = os.path.abspath(src_dir)
     if not os.path.isdir(src_dir):
         raise AssignmentError(f"{src_dir} is not a directory")
@@ -62,7 +83,7 @@ def add(data: str, src_dir: str, aid: str | None = None, limits: dict | None = N
         shutil.copytree(os.path.join(tmp, "source", aid), os.path.join(staging, "source"))
         shutil.copytree(release, os.path.join(staging, "release"))
     meta = {"id": aid, "notebooks": notebooks, "tests": tests, "max_score": max_score,
-            "limits": limits or {}, "feedback_detail": feedback_detail, "added_at": time.time()}
+            "limits": limits or {}, "feedback_detail": feedback_detail, "env": learner_env, "added_at": time.time()}
     with open(os.path.join(staging, "assignment.json"), "w") as f:
         json.dump(meta, f, indent=1)
     for root, _dirs, _files in os.walk(staging):  # instructor-only: root-readable only

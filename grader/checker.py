@@ -71,7 +71,7 @@ class Agent:
     """The channel to the sandboxed learner process. Every answer is untrusted data."""
 
     def __init__(self, limits: sandbox.Limits, files_dir: str | None, extra_ro: list[str], use_sandbox: bool,
-                 uid: int, notebook: tuple[str, str] | None = None):
+                 uid: int, notebook: tuple[str, str] | None = None, extra_env: dict | None = None):
         self.limits = limits
         self.max_msg = limits.max_message_mb << 20
         self.dead: str | None = None
@@ -89,6 +89,7 @@ class Agent:
             self._tmp = tempfile.mkdtemp(prefix="grader-unsandboxed-")
             cwd = self._tmp
 
+        env = {**(extra_env or {}), **env}   # the assignment's variables never override the sandbox's own
         env["GRADER_RFD"], env["GRADER_WFD"] = str(req_r), str(ans_w)
         self.debug = os.environ.get("GRADER_DEBUG_AGENT") == "1"
         self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
@@ -468,7 +469,7 @@ def grade_notebook(nb_job: dict, job: dict) -> dict:
     try:
         mine = (nb_job["name"], nb_job["submission"]) if learner is not None else None
         agent = Agent(limits, job.get("files_dir"), job.get("extra_ro", []), job.get("sandbox", True),
-                      int(job.get("uid", 61000)), mine)
+                      int(job.get("uid", 61000)), mine, job.get("env"))
         chk = Checker(agent, limits.cell_seconds, time.monotonic() + limits.wall_seconds)
         ns = Namespace(chk)
         for kind, item in plan.steps:

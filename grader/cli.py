@@ -109,7 +109,8 @@ def cmd_assignment(args) -> int:
             k, _, v = kv.partition("=")
             limits[k] = int(v)
         try:
-            meta = assignments.add(s.data, args.source, args.id, limits, args.feedback)
+            env = dict(kv.partition("=")[::2] for kv in args.env or [])
+            meta = assignments.add(s.data, args.source, args.id, limits, args.feedback, env)
         except assignments.AssignmentError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -183,6 +184,8 @@ def main(argv=None) -> int:
     aa.add_argument("source", help="nbgrader source folder of one assignment")
     aa.add_argument("--id")
     aa.add_argument("--limit", action="append", help="sandbox limit, e.g. memory_mb=1024 (repeatable)")
+    aa.add_argument("--env", action="append", metavar="KEY=VALUE",
+                    help="variable set for the learner's process, e.g. ACADEMY_SMOKE=1 (repeatable)")
     aa.add_argument("--feedback", choices=["full", "types"],
                     help="types: failure messages reduced to the exception type for every test")
     asub.add_parser("list", parents=[common])

@@ -47,7 +47,7 @@ def build_job(settings: Settings, sub: dict, meta: dict, use_sandbox: bool) -> d
                     "submission": path if name in sub["notebooks"] and os.path.exists(path) else None})
     return {"notebooks": nbs, "files_dir": os.path.join(adir, "release"), "limits": limits,
             "sandbox": use_sandbox, "extra_ro": settings.extra_ro, "uid": 200000 + os.getpid() % 100000,
-            "max_notebook_bytes": settings.max_notebook_bytes,
+            "max_notebook_bytes": settings.max_notebook_bytes, "env": meta.get("env") or {},
             "feedback_detail": meta.get("feedback_detail") or settings.feedback_detail}
 
 
