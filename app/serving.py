@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -100,7 +101,7 @@ class PredictResponse(BaseModel):
 # Task handlers: card["task"] → how to read a request and run the model
 # ---------------------------------------------------------------------------------------------
 
-class TaskHandler:
+class TaskHandler(ABC):
     """One kind of model. ``parse`` turns a JSON body into the model's input (or raises
     ServingError 4xx); ``predict`` runs the model (under the caller's lock) and returns a dict
     matching ``response_model``."""
@@ -110,12 +111,13 @@ class TaskHandler:
     response_model: ClassVar[type[BaseModel]] = PredictResponse
     usage: ClassVar[str]          # one line that tells a caller what to send
 
+    @abstractmethod
     def parse(self, body: Any) -> Any:
-        raise NotImplementedError
+        """JSON body → the model's input, or ServingError (4xx)."""
 
+    @abstractmethod
     def predict(self, model: nn.Module, inputs: Any, runtime: Any = None) -> dict:
         """``runtime``: what ``compile`` returned (the fast path); ``model``: the registry's module."""
-        raise NotImplementedError
 
     def compile(self, model: nn.Module) -> Any:
         """An inference-only callable equal to ``model`` (default: the model itself)."""

@@ -4,10 +4,13 @@ leak no hidden test text, leave the service healthy, and not disturb the next ho
 import copy
 import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 from grader_helpers import EXPECTED, HIDDEN, HIDDEN_NP, nb_bytes
+
+CHECKER = str(Path(__file__).resolve().parents[2] / "grader" / "checker.py")  # must stay unreadable
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +95,7 @@ def squares_np(n): return np.ones(n)''')
                                              "os.kill(-1, 9)")
     A["read_outside"] = _set(nb(), "squares", _probe(f'''import os, glob
 paths = [{data_dir!r}, {data_dir + "/gradebook.db"!r}, {data_dir + "/assignments/ps1/source/problem1.ipynb"!r},
-         {course_dir + "/source/ps1/problem1.ipynb"!r}, "/root", "/work/main/grader/checker.py", "/etc/passwd",
+         {course_dir + "/source/ps1/problem1.ipynb"!r}, "/root", {CHECKER!r}, "/etc/passwd",
          "/proc/1/environ", "/var/run/postgresql", "/home"]
 paths += glob.glob({data_dir + "/submissions/*/*"!r})
 REPORT = {{"readable": []}}
