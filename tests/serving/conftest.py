@@ -6,12 +6,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
+
+from app.demo import DemoError, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,18 +94,12 @@ def free_port() -> int:
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered:\n{out}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
+    """app.demo's readiness wait, with the process's output in the error (a test has no log above)."""
+    try:
+        wait_ready(url, proc, "server", timeout)
+    except DemoError as e:
+        out = proc.stdout.read() if proc.poll() is not None and proc.stdout else ""
+        raise RuntimeError(f"{e}\n{out}") from e
 
 
 def stop(proc: subprocess.Popen) -> None:
